@@ -20,8 +20,8 @@ import json
 import logging
 import math
 import os
-import tempfile
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -377,11 +377,7 @@ def save_model(model: keras.Model, path: str | os.PathLike[str]) -> Path:
             "does not exist; create it first or choose another path."
         )
 
-    handle, temporary_name = tempfile.mkstemp(
-        prefix=f".{path.stem}-", suffix=".keras", dir=folder
-    )
-    os.close(handle)
-    temporary = Path(temporary_name)
+    temporary = _temporary_path_beside(path)
     try:
         model.save(temporary)
         os.replace(temporary, path)
@@ -397,13 +393,22 @@ def save_model(model: keras.Model, path: str | os.PathLike[str]) -> Path:
 
 def _write_text_atomically(path: Path, text: str) -> None:
     """Write `text` to `path` through a temporary file and a rename."""
-    handle, temporary_name = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    temporary = _temporary_path_beside(path)
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
+        with open(temporary, "x", encoding="utf-8") as file:
             file.write(text)
-        os.replace(temporary_name, path)
+        os.replace(temporary, path)
     finally:
-        Path(temporary_name).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
+
+
+def _temporary_path_beside(path: Path) -> Path:
+    """Return an unused hidden name in the folder of `path`, with the same suffix.
+
+    The file is not created here, so it gets the usual permissions (0644 with
+    the common umask) rather than the owner-only mode of `tempfile.mkstemp`.
+    """
+    return path.with_name(f".{path.stem}-{uuid.uuid4().hex[:12]}{path.suffix}")
 
 
 def _prepare_folder(folder: Path) -> None:
