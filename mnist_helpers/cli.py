@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="train and evaluate a model, then print the test accuracy",
         description="Train a model on the MNIST training set (minus a validation "
         "split), evaluate it on the test set, and end with the lines "
-        "'Training complete.' and 'Test accuracy: NN.NN%%'.",
+        "'Training complete.' and 'Test accuracy: NN.NN%'.",
     )
     train.add_argument(
         "--recipe",
@@ -205,11 +205,16 @@ def _resolve_recipe(arguments: argparse.Namespace):
 
 def run_train(arguments: argparse.Namespace) -> int:
     """Train, evaluate and print the two closing lines; return the exit code."""
-    from mnist_helpers import data, preprocessing, training
+    from mnist_helpers import data, preprocessing
+    from mnist_helpers.environment import import_tensorflow_quietly
     from mnist_helpers.errors import TrainingError
 
-    recipe = _resolve_recipe(arguments)
+    # Load the data before TensorFlow, so a data problem is reported at once.
     (x_train, y_train), (x_test, y_test) = data.load_mnist(arguments.data_dir)
+    import_tensorflow_quietly()
+    from mnist_helpers import training
+
+    recipe = _resolve_recipe(arguments)
     x_train = preprocessing.scale_images(x_train)
     x_test = preprocessing.scale_images(x_test)
     try:
@@ -254,7 +259,10 @@ def run_train(arguments: argparse.Namespace) -> int:
 
 def run_predict(arguments: argparse.Namespace) -> int:
     """Print the predicted digit of each image; return the exit code."""
+    from mnist_helpers.environment import import_tensorflow_quietly
     from mnist_helpers.errors import ImageInputError
+
+    import_tensorflow_quietly()
     from mnist_helpers.evaluation import load_model, predict_digits
 
     model = load_model(arguments.model)
@@ -277,9 +285,6 @@ def main(argv: list[str] | None = None) -> int:
     if arguments.command == "train":
         _check_train_arguments(parser, arguments)
 
-    from mnist_helpers.environment import import_tensorflow_quietly
-
-    import_tensorflow_quietly()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     logger.setLevel(logging.INFO)
     try:
