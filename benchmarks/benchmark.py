@@ -38,7 +38,7 @@ def run_single(recipe_name: str, seed: int) -> dict:
     from mnist_helpers.environment import import_tensorflow_quietly
 
     import_tensorflow_quietly()
-    from mnist_helpers import data, preprocessing, training
+    from mnist_helpers import data, evaluation, preprocessing, training
 
     recipe = training.RECIPES[recipe_name]
     (x_train, y_train), (x_test, y_test) = data.load_mnist()
@@ -50,7 +50,7 @@ def run_single(recipe_name: str, seed: int) -> dict:
 
     training.set_seeds(seed)
     run = training.train(recipe, x_fit, y_fit, validation, verbose=0)
-    _, test_accuracy = run.model.evaluate(x_test, y_test, batch_size=1000, verbose=0)
+    test_accuracy = evaluation.model_accuracy(run.model, x_test, y_test)
 
     return {
         "recipe": recipe_name,

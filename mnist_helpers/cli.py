@@ -213,6 +213,7 @@ def run_train(arguments: argparse.Namespace) -> int:
     (x_train, y_train), (x_test, y_test) = data.load_mnist(arguments.data_dir)
     import_tensorflow_quietly()
     from mnist_helpers import training
+    from mnist_helpers.evaluation import model_accuracy
 
     recipe = _resolve_recipe(arguments)
     x_train = preprocessing.scale_images(x_train)
@@ -251,7 +252,7 @@ def run_train(arguments: argparse.Namespace) -> int:
         )
         return EXIT_INTERRUPTED
 
-    _, test_accuracy = run.model.evaluate(x_test, y_test, batch_size=1000, verbose=0)
+    test_accuracy = model_accuracy(run.model, x_test, y_test)
     print("Training complete.")
     print(f"Test accuracy: {100 * test_accuracy:.2f}%")
     return 0

@@ -176,6 +176,24 @@ def accuracy(y_true: object, y_pred: object) -> float:
     return float(np.mean(true_labels == predicted_labels))
 
 
+def model_accuracy(
+    model: keras.Model, images: np.ndarray, labels: object, batch_size: int = 1000
+) -> float:
+    """Return the fraction of `images` whose digit `model` predicts correctly.
+
+    Unlike `model.evaluate`, this works with integer labels whatever loss the
+    model was compiled with (label smoothing needs one-hot labels in training).
+
+    Args:
+        model: A trained classifier.
+        images: Scaled images, shape (N, 28, 28, 1).
+        labels: True class of each image, shape (N,).
+        batch_size: Number of images per forward pass.
+    """
+    scores = model.predict(images, batch_size=batch_size, verbose=0)
+    return accuracy(labels, np.asarray(scores).argmax(axis=1))
+
+
 def _as_probabilities(scores: object) -> np.ndarray:
     """Validate class scores and turn logits into probabilities if needed."""
     array = np.asarray(scores, dtype=np.float64)

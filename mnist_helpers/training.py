@@ -29,7 +29,7 @@ import keras
 import numpy as np
 
 from mnist_helpers.errors import ModelFileError, TrainingError
-from mnist_helpers.models import MODEL_BUILDERS
+from mnist_helpers.models import MODEL_BUILDERS, NUM_CLASSES
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +59,12 @@ class Recipe:
         learning_rate: Peak learning rate of the schedule.
         schedule: "one-cycle" (warm-up, then cosine decay) or "constant".
         warmup_fraction: Share of the steps spent warming up (one-cycle only).
+        label_smoothing: Share of each target spread over the other nine digits
+            (0.1 asks for 0.91 on the right digit and 0.01 on each other one),
+            which keeps the model from becoming over-confident; 0 turns it off.
+        average_weights: Keep an exponential moving average of the weights and
+            end training with it (Adam's `use_ema`), which smooths out the noise
+            of the last steps.
         description: One line shown by `--help`.
     """
 
@@ -69,6 +75,8 @@ class Recipe:
     learning_rate: float
     schedule: str = "one-cycle"
     warmup_fraction: float = 0.2
+    label_smoothing: float = 0.0
+    average_weights: bool = False
     description: str = ""
 
 
@@ -81,7 +89,9 @@ RECIPES: dict[str, Recipe] = {
             epochs=8,
             batch_size=192,
             learning_rate=1e-2,
-            description="the tutorial's CNN, about a minute on a 2-core CPU",
+            label_smoothing=0.1,
+            average_weights=True,
+            description="the tutorial's CNN, under a minute on a 2-core CPU",
         ),
         Recipe(
             name="best",
@@ -89,7 +99,9 @@ RECIPES: dict[str, Recipe] = {
             epochs=18,
             batch_size=256,
             learning_rate=1e-2,
-            description="a wider CNN on shifted images, a few minutes on a CPU",
+            label_smoothing=0.1,
+            average_weights=True,
+            description="a CNN with twice the filters, a few minutes on a CPU",
         ),
         Recipe(
             name="mlp",
@@ -158,7 +170,11 @@ def one_cycle_schedule(
 def compile_for_recipe(
     model: keras.Model, recipe: Recipe, steps_per_epoch: int
 ) -> keras.Model:
-    """Compile `model` with Adam, the recipe's schedule and cross-entropy loss."""
+    """Compile `model` with Adam, the recipe's schedule and cross-entropy loss.
+
+    With label smoothing the loss compares the probabilities with one-hot
+    targets, so `train` converts the integer labels for it.
+    """
     if recipe.schedule == "one-cycle":
         learning_rate = one_cycle_schedule(
             recipe.learning_rate,
@@ -167,9 +183,17 @@ def compile_for_recipe(
         )
     else:
         learning_rate = recipe.learning_rate
+    if recipe.label_smoothing > 0:
+        loss = keras.losses.CategoricalCrossentropy(
+            label_smoothing=recipe.label_smoothing
+        )
+    else:
+        loss = keras.losses.SparseCategoricalCrossentropy()
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
-        loss="sparse_categorical_crossentropy",
+        optimizer=keras.optimizers.Adam(
+            learning_rate=learning_rate, use_ema=recipe.average_weights
+        ),
+        loss=loss,
         metrics=["accuracy"],
         steps_per_execution=16,
     )
@@ -317,6 +341,14 @@ def train(
         all_callbacks.append(EpochCheckpoint(folder, history))
     all_callbacks += callbacks or []
 
+    if _expects_one_hot_labels(model):
+        x_validation, y_validation = validation_data
+        y_train = keras.utils.to_categorical(y_train, NUM_CLASSES)
+        validation_data = (
+            x_validation,
+            keras.utils.to_categorical(y_validation, NUM_CLASSES),
+        )
+
     run = TrainingRun(model=model, epochs_completed=initial_epoch)
     started = time.perf_counter()
     try:
@@ -345,6 +377,11 @@ def train(
     run.epochs_completed = len(history.get("loss", []))
     run.best_epoch = keep_best.best_epoch
     return run
+
+
+def _expects_one_hot_labels(model: keras.Model) -> bool:
+    """Return True if the model was compiled with a loss that takes one-hot labels."""
+    return isinstance(model.loss, keras.losses.CategoricalCrossentropy)
 
 
 def save_model(model: keras.Model, path: str | os.PathLike[str]) -> Path:

@@ -19,6 +19,7 @@ from mnist_helpers.evaluation import (
     evaluate_predictions,
     load_model,
     misclassified_indices,
+    model_accuracy,
     per_class_accuracy,
     predict_digits,
 )
@@ -153,6 +154,16 @@ def test_accuracy_is_the_fraction_of_correct_predictions():
 def test_accuracy_rejects_empty_labels():
     with pytest.raises(ValueError, match="zero predictions"):
         accuracy([], [])
+
+
+def test_model_accuracy_counts_right_answers_of_a_model_that_needs_one_hot_labels():
+    model = half_digit_model()
+    model.compile(loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.1))
+    images = half_digits()[..., np.newaxis].astype(np.float32) / 255
+
+    result = model_accuracy(model, images, np.array([7, 3]))
+
+    assert result == pytest.approx(0.5)
 
 
 # --- evaluate_predictions ---------------------------------------------------------

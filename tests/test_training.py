@@ -252,6 +252,70 @@ def test_train_fits_the_model_it_is_given(small_mnist):
     assert int(model.optimizer.iterations.numpy()) == STEPS_PER_EPOCH
 
 
+def test_label_smoothing_trains_on_integer_labels_with_one_hot_targets(small_mnist):
+    (x_train, y_train), validation = small_mnist
+    set_seeds(0)
+
+    run = train(
+        tiny_recipe(epochs=2, label_smoothing=0.1),
+        x_train,
+        y_train,
+        validation,
+        verbose=0,
+    )
+
+    loss = run.model.loss
+    assert isinstance(loss, keras.losses.CategoricalCrossentropy)
+    assert loss.label_smoothing == pytest.approx(0.1)
+    for metric in METRICS:
+        assert len(run.history[metric]) == 2
+    assert run.history["val_accuracy"][-1] > 0.5
+
+
+def test_averaged_weights_replace_the_last_step_weights_at_the_end(small_mnist):
+    (x_train, y_train), validation = small_mnist
+    recipe = tiny_recipe(epochs=1, average_weights=True)
+    set_seeds(0)
+    plain_run = train(
+        replace(recipe, average_weights=False), x_train, y_train, validation
+    )
+    set_seeds(0)
+
+    averaged_run = train(recipe, x_train, y_train, validation, verbose=0)
+
+    assert averaged_run.model.optimizer.use_ema is True
+    plain = plain_run.model.get_layer("digit").kernel.numpy()
+    averaged = averaged_run.model.get_layer("digit").kernel.numpy()
+    assert not np.allclose(plain, averaged)
+
+
+def test_resume_keeps_training_a_label_smoothing_model(small_mnist, tmp_path):
+    (x_train, y_train), validation = small_mnist
+    recipe = tiny_recipe(epochs=2, label_smoothing=0.1)
+    set_seeds(0)
+    train(
+        replace(recipe, epochs=1),
+        x_train,
+        y_train,
+        validation,
+        checkpoint_dir=tmp_path,
+        verbose=0,
+    )
+
+    run = train(
+        recipe,
+        x_train,
+        y_train,
+        validation,
+        checkpoint_dir=tmp_path,
+        resume=True,
+        verbose=0,
+    )
+
+    assert run.epochs_completed == 2
+    assert isinstance(run.model.loss, keras.losses.CategoricalCrossentropy)
+
+
 def test_train_stops_with_a_training_error_when_the_loss_becomes_nan(small_mnist):
     (x_train, y_train), validation = small_mnist
     recipe = tiny_recipe(learning_rate=1e12, schedule="constant")
