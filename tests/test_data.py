@@ -992,3 +992,25 @@ def test_download_mnist_rejects_read_only_cache_folder(tmp_path: Path) -> None:
             data.download_mnist(cache, mirrors=[], keras_npz_url=None)
     finally:
         cache.chmod(0o755)
+
+
+def test_download_mnist_rejects_cache_folder_it_may_not_write_into(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Root ignores permission bits, so simulate the refusal a student would see.
+    cache = tmp_path / "shared-cache"
+    cache.mkdir()
+
+    def refuse(self: Path, *args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "touch", refuse)
+
+    with pytest.raises(DatasetError) as raised:
+        data.download_mnist(cache, mirrors=[], keras_npz_url=None)
+
+    message = str(raised.value)
+    assert f"Cannot use {cache} as the MNIST cache folder" in message
+    assert "Permission denied" in message
+    assert "MNIST_CACHE_DIR" in message
+    assert list(cache.iterdir()) == []
