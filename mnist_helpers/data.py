@@ -521,12 +521,24 @@ def _find_idx_files(folder: Path) -> tuple[dict[str, Path], list[str]]:
     missing: list[str] = []
     for key, gz_name in MNIST_FILES.items():
         for candidate in (folder / gz_name, folder / gz_name.removesuffix(".gz")):
-            if candidate.is_file():
+            if _is_file(candidate):
                 found[key] = candidate
                 break
         else:
             missing.append(gz_name)
     return found, missing
+
+
+def _is_file(path: Path) -> bool:
+    """Return True if ``path`` is a file; raise a DatasetError if it can't be seen."""
+    try:
+        return path.is_file()
+    except OSError as error:
+        raise DatasetError(
+            f"Cannot look for MNIST files in {path.parent} "
+            f"({error.strerror or error}); give yourself read access to that "
+            "folder or choose another one."
+        ) from error
 
 
 def _try_default_sources(

@@ -1014,3 +1014,24 @@ def test_download_mnist_rejects_cache_folder_it_may_not_write_into(
     assert "Permission denied" in message
     assert "MNIST_CACHE_DIR" in message
     assert list(cache.iterdir()) == []
+
+
+def test_load_mnist_reports_a_folder_it_may_not_look_into(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Root may enter any folder, so answer as Python does for a chmod 000 one.
+    folder = tmp_path / "locked"
+    folder.mkdir()
+
+    def refuse(self: Path) -> bool:
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "is_file", refuse)
+
+    with pytest.raises(DatasetError) as raised:
+        data.load_mnist(folder)
+
+    message = str(raised.value)
+    assert f"Cannot look for MNIST files in {folder}" in message
+    assert "Permission denied" in message
+    assert "read access" in message
