@@ -78,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
         "split), evaluate it on the test set, and end with the lines "
         "'Training complete.' and 'Test accuracy: NN.NN%'.",
     )
+    # Checks made after parsing report with the train command's own usage line.
+    train.set_defaults(command_parser=train)
     train.add_argument(
         "--recipe",
         choices=RECIPE_NAMES,
@@ -168,6 +170,8 @@ def _check_train_arguments(
     parser: argparse.ArgumentParser, arguments: argparse.Namespace
 ) -> None:
     """Reject argument combinations argparse cannot check on its own."""
+    if arguments.data_dir is not None and not arguments.data_dir.is_dir():
+        parser.error(f"--data-dir {arguments.data_dir}: no such folder")
     if arguments.resume and arguments.checkpoint_dir is None:
         parser.error("--resume needs the --checkpoint-dir of the interrupted run")
     if arguments.save is not None:
@@ -207,7 +211,6 @@ def run_train(arguments: argparse.Namespace) -> int:
     """Train, evaluate and print the two closing lines; return the exit code."""
     from mnist_helpers import data, preprocessing
     from mnist_helpers.environment import import_tensorflow_quietly
-    from mnist_helpers.errors import TrainingError
 
     # Load the data before TensorFlow, so a data problem is reported at once.
     (x_train, y_train), (x_test, y_test) = data.load_mnist(arguments.data_dir)
@@ -223,7 +226,8 @@ def run_train(arguments: argparse.Namespace) -> int:
             x_train, y_train, arguments.validation_size, seed=arguments.seed
         )
     except ValueError as error:
-        raise TrainingError(f"--validation-size: {error}") from None
+        print(f"error: --validation-size: {error}", file=sys.stderr)
+        return EXIT_USAGE
     if arguments.train_size is not None:
         x_fit, y_fit = x_fit[: arguments.train_size], y_fit[: arguments.train_size]
 
@@ -272,11 +276,20 @@ def run_predict(arguments: argparse.Namespace) -> int:
         try:
             (digit,), (confidence,) = predict_digits(model, [path])
         except ImageInputError as error:
-            print(f"error: {error}", file=sys.stderr)
+            print(f"error: {_image_error_message(path, error)}", file=sys.stderr)
             exit_code = EXIT_USAGE
             continue
         print(f"{path}: {digit} ({100 * confidence:.1f}%)")
     return exit_code
+
+
+def _image_error_message(path: Path, error: MnistHelpersError) -> str:
+    """Return the reason an image was rejected, starting with its file name."""
+    # predict_digits wraps the reason as "Image 0 of the batch: ..."; the
+    # reason itself, with the file's name, is what the user needs to see.
+    cause = error.__cause__
+    message = str(cause if isinstance(cause, MnistHelpersError) else error)
+    return message if str(path) in message else f"{path}: {message}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -284,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     arguments = parser.parse_args(argv)
     if arguments.command == "train":
-        _check_train_arguments(parser, arguments)
+        _check_train_arguments(arguments.command_parser, arguments)
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     logger.setLevel(logging.INFO)

@@ -52,6 +52,7 @@ BAD_TRAIN_ARGUMENTS = [
     (["--epochs", "-3"], "--epochs"),
     (["--epochs", "1.5"], "--epochs"),
     (["--batch-size", "0"], "--batch-size"),
+    (["--batch-size", "-4"], "--batch-size"),
     (["--learning-rate", "0"], "--learning-rate"),
     (["--learning-rate", "-1"], "--learning-rate"),
     (["--learning-rate", "abc"], "--learning-rate"),
@@ -68,6 +69,7 @@ BAD_TRAIN_ARGUMENTS = [
     (["--save", "{tmp}/model.h5"], "--save"),
     (["--save", "{tmp}"], "--save"),
     (["--resume"], "--resume"),
+    (["--data-dir", "{tmp}/no-such-folder"], "--data-dir"),
 ]
 BAD_ARGUMENT_IDS = ["_".join(arguments) for arguments, _ in BAD_TRAIN_ARGUMENTS]
 
@@ -270,7 +272,7 @@ def test_validation_size_larger_than_mnist_exits_with_one_error_line(
     exit_code = in_process_cli(["train", "--validation-size", "70000"])
 
     errors = error_lines(capsys.readouterr().err)
-    assert exit_code in (1, 2)
+    assert exit_code == 2
     assert len(errors) == 1
     assert errors[0].startswith("error: --validation-size")
     assert "70000" in errors[0]
@@ -308,6 +310,25 @@ def test_predict_with_a_text_file_named_model_keras_exits_2(
     assert exit_code == 2
     assert len(errors) == 1
     assert "not a Keras archive" in errors[0]
+
+
+def test_save_into_a_folder_without_write_permission_exits_2(
+    in_process_cli, capsys, tmp_path, monkeypatch
+):
+    # Root may write anywhere, so make the permission check answer as for a
+    # student's read-only folder.
+    monkeypatch.setattr(cli.os, "access", lambda path, mode: False)
+
+    with pytest.raises(SystemExit) as exited:
+        in_process_cli(["train", "--save", str(tmp_path / "model.keras")])
+
+    errors = error_lines(capsys.readouterr().err)
+    assert exited.value.code == 2
+    assert errors == [
+        f"python -m mnist_helpers train: error: --save {tmp_path / 'model.keras'}: "
+        f"the folder {tmp_path} is not writable"
+    ]
+    assert list(tmp_path.iterdir()) == []
 
 
 # --- a real short training and predictions with its model --------------------------
@@ -424,6 +445,29 @@ def test_predict_reports_a_text_file_given_as_image_and_goes_on(
     assert [line.split(":")[0] for line in captured.out.splitlines()] == [
         str(good_image)
     ]
+
+
+def test_predict_names_each_rejected_image_file_and_why(
+    in_process_cli, capsys, trained_model, tmp_path
+):
+    _, model_path = trained_model
+    missing = tmp_path / "missing.png"
+    blank = tmp_path / "blank.png"
+    Image.new("L", (64, 64), color=255).save(blank)
+
+    exit_code = in_process_cli(
+        ["predict", "--model", str(model_path), str(missing), str(blank)]
+    )
+
+    captured = capsys.readouterr()
+    errors = error_lines(captured.err)
+    assert exit_code == 2
+    assert len(errors) == 2
+    assert errors[0].startswith("error: ") and str(missing) in errors[0]
+    assert errors[1].startswith("error: ") and str(blank) in errors[1]
+    assert "no digit can be found" in errors[1]
+    assert "Image 0 of the batch" not in captured.err
+    assert captured.out == ""
 
 
 # --- Ctrl-C and resume ------------------------------------------------------------
