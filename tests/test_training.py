@@ -28,6 +28,7 @@ from mnist_helpers.training import (
     RECIPES,
     Recipe,
     TrainingRun,
+    averaging_momentum,
     one_cycle_schedule,
     save_model,
     set_seeds,
@@ -142,6 +143,8 @@ def test_every_recipe_names_a_known_model_and_positive_settings():
         assert recipe.learning_rate > 0
         assert recipe.schedule in {"one-cycle", "constant"}
         assert 0 <= recipe.warmup_fraction < 1
+        assert 0 <= recipe.label_smoothing < 1
+        assert recipe.steps_per_execution >= 1
 
 
 def test_set_seeds_makes_two_trainings_end_with_identical_weights(small_mnist):
@@ -289,16 +292,26 @@ def test_averaged_weights_replace_the_last_step_weights_at_the_end(small_mnist):
     assert not np.allclose(plain, averaged)
 
 
+def test_weight_averaging_keeps_keras_momentum_for_full_runs_only():
+    fast = RECIPES["fast"]
+    full_run_steps = fast.epochs * 287
+
+    assert averaging_momentum(full_run_steps) == pytest.approx(0.99)
+    assert averaging_momentum(63) == pytest.approx(1 - 10 / 63)
+    assert averaging_momentum(5) == 0.0
+
+
 def test_resume_keeps_training_a_label_smoothing_model(small_mnist, tmp_path):
     (x_train, y_train), validation = small_mnist
     recipe = tiny_recipe(epochs=2, label_smoothing=0.1)
     set_seeds(0)
     train(
-        replace(recipe, epochs=1),
+        recipe,
         x_train,
         y_train,
         validation,
         checkpoint_dir=tmp_path,
+        callbacks=[PressCtrlCAfterEpoch(1)],
         verbose=0,
     )
 
@@ -314,6 +327,42 @@ def test_resume_keeps_training_a_label_smoothing_model(small_mnist, tmp_path):
 
     assert run.epochs_completed == 2
     assert isinstance(run.model.loss, keras.losses.CategoricalCrossentropy)
+
+
+def test_resume_finishes_the_saved_recipe_whatever_recipe_it_is_given(
+    small_mnist, tmp_path
+):
+    (x_train, y_train), validation = small_mnist
+    started_with = tiny_recipe(epochs=3)
+    set_seeds(0)
+    train(
+        started_with,
+        x_train,
+        y_train,
+        validation,
+        checkpoint_dir=tmp_path,
+        callbacks=[PressCtrlCAfterEpoch(1)],
+        verbose=0,
+    )
+    probe = RecordStart()
+
+    run = train(
+        replace(started_with, epochs=1, batch_size=64),
+        x_train,
+        y_train,
+        validation,
+        checkpoint_dir=tmp_path,
+        resume=True,
+        callbacks=[probe],
+        verbose=0,
+    )
+
+    assert probe.epochs_begun == [2, 3]
+    assert run.epochs_completed == 3
+    assert int(run.model.optimizer.iterations.numpy()) == 3 * STEPS_PER_EPOCH
+    state = json.loads((tmp_path / "state.json").read_text(encoding="utf-8"))
+    assert state["recipe"]["epochs"] == 3
+    assert state["recipe"]["batch_size"] == BATCH_SIZE
 
 
 def test_train_stops_with_a_training_error_when_the_loss_becomes_nan(small_mnist):
