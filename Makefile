@@ -11,7 +11,6 @@ NOTEBOOK := notebooks/mnist_tutorial.ipynb
 BUILD := build
 
 export TF_CPP_MIN_LOG_LEVEL := 3
-export MPLBACKEND := Agg
 
 .PHONY: run test lint sync train benchmark benchmark-quick lab clean
 
