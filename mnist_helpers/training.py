@@ -276,9 +276,11 @@ class RecordHistory(keras.callbacks.Callback):
 class EpochCheckpoint(keras.callbacks.Callback):
     """Save the model, the history so far and the recipe after every epoch.
 
-    Both files are replaced atomically, so each one on disk is always complete,
-    even if the run is killed while saving. The recipe is saved so that a
-    resumed run finishes the schedule it started with.
+    Both files are written under temporary names first and renamed into place
+    together at the end, so a run killed while saving leaves the previous
+    epoch's pair: never a half-written file, and never a model of one epoch
+    beside the state of another. The recipe is saved so that a resumed run
+    finishes the schedule it started with.
     """
 
     def __init__(
@@ -290,13 +292,29 @@ class EpochCheckpoint(keras.callbacks.Callback):
         self.recipe = recipe
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        save_model(self.model, self.folder / CHECKPOINT_MODEL)
         state = {
             "epochs_completed": epoch + 1,
             "history": self.history,
             "recipe": asdict(self.recipe),
         }
-        _write_text_atomically(self.folder / CHECKPOINT_STATE, json.dumps(state))
+        model_path = self.folder / CHECKPOINT_MODEL
+        state_path = self.folder / CHECKPOINT_STATE
+        model_temporary = _temporary_path_beside(model_path)
+        state_temporary = _temporary_path_beside(state_path)
+        try:
+            self.model.save(model_temporary)
+            state_temporary.write_text(json.dumps(state), encoding="utf-8")
+            # The slow part is done; the two renames follow each other at once.
+            os.replace(model_temporary, model_path)
+            os.replace(state_temporary, state_path)
+        except OSError as error:
+            raise TrainingError(
+                f"Cannot write the checkpoint in {str(self.folder)!r}: "
+                f"{error.strerror or error}; choose another --checkpoint-dir."
+            ) from error
+        finally:
+            model_temporary.unlink(missing_ok=True)
+            state_temporary.unlink(missing_ok=True)
 
 
 @dataclass
@@ -468,17 +486,6 @@ def save_model(model: keras.Model, path: str | os.PathLike[str]) -> Path:
     finally:
         temporary.unlink(missing_ok=True)
     return path
-
-
-def _write_text_atomically(path: Path, text: str) -> None:
-    """Write `text` to `path` through a temporary file and a rename."""
-    temporary = _temporary_path_beside(path)
-    try:
-        with open(temporary, "x", encoding="utf-8") as file:
-            file.write(text)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def _temporary_path_beside(path: Path) -> Path:

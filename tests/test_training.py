@@ -449,6 +449,43 @@ def test_checkpoint_folder_holds_the_last_epoch_and_no_temporary_files(
     assert_same_weights(checkpoint.get_weights(), weights_by_epoch[2])
 
 
+def test_ctrl_c_while_checkpointing_keeps_the_previous_epochs_pair(
+    small_mnist, tmp_path, monkeypatch
+):
+    (x_train, y_train), validation = small_mnist
+    capture = CaptureWeights()
+    write_text = Path.write_text
+    state_writes = []
+
+    def press_ctrl_c_on_second_state(self, *arguments, **keywords):
+        if self.name.startswith(".state"):
+            state_writes.append(self)
+            if len(state_writes) == 2:
+                raise KeyboardInterrupt
+        return write_text(self, *arguments, **keywords)
+
+    monkeypatch.setattr(Path, "write_text", press_ctrl_c_on_second_state)
+    set_seeds(0)
+
+    run = train(
+        tiny_recipe(epochs=3),
+        x_train,
+        y_train,
+        validation,
+        checkpoint_dir=tmp_path,
+        callbacks=[capture],
+        verbose=0,
+    )
+
+    names = sorted(path.name for path in tmp_path.iterdir())
+    state = json.loads((tmp_path / "state.json").read_text(encoding="utf-8"))
+    checkpoint = load_model(tmp_path / "last_epoch.keras")
+    assert run.interrupted is True
+    assert names == ["last_epoch.keras", "state.json"]
+    assert state["epochs_completed"] == 1
+    assert_same_weights(checkpoint.get_weights(), capture.weights_by_epoch[1])
+
+
 @pytest.fixture(scope="module")
 def resumed_run(interrupted_run, small_mnist, tmp_path_factory):
     """Resume a copy of the interrupted run's checkpoint and finish its 4 epochs."""
