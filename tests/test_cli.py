@@ -331,6 +331,30 @@ def test_save_into_a_folder_without_write_permission_exits_2(
     assert list(tmp_path.iterdir()) == []
 
 
+def test_training_whose_loss_becomes_nan_exits_1_with_the_cause(tmp_path):
+    result = run_cli(
+        "train",
+        "--recipe",
+        "mlp",
+        "--learning-rate",
+        "1e12",
+        "--train-size",
+        "256",
+        "--epochs",
+        "1",
+        cwd=tmp_path,
+    )
+
+    errors = error_lines(result.stderr)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert len(errors) == 1
+    assert errors[0].startswith("error: ")
+    assert "nan" in errors[0].lower()
+    assert "learning rate" in errors[0]
+    assert "Training complete." not in result.stdout
+
+
 # --- a real short training and predictions with its model --------------------------
 
 

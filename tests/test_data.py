@@ -386,6 +386,7 @@ def test_read_idx_rejects_file_that_is_not_idx(
     assert str(path) in message
     assert f"magic number {magic}" in message
     assert "not an IDX file" in message
+    assert "download it afresh" in message
 
 
 def test_read_idx_rejects_unsupported_data_type(tmp_path: Path) -> None:
@@ -487,6 +488,7 @@ def test_read_idx_rejects_corrupt_gzip(tmp_path: Path) -> None:
     message = str(raised.value)
     assert str(path) in message
     assert "corrupt gzip data" in message
+    assert "download it afresh" in message
 
 
 def test_read_idx_rejects_checksum_mismatch(tmp_path: Path) -> None:
@@ -500,6 +502,7 @@ def test_read_idx_rejects_checksum_mismatch(tmp_path: Path) -> None:
     actual = hashlib.sha256(path.read_bytes()).hexdigest()
     assert str(path) in message
     assert f"has SHA-256 {actual}, expected {wrong}" in message
+    assert "download it afresh" in message
 
 
 def test_read_idx_accepts_matching_checksum(tmp_path: Path) -> None:
@@ -1035,3 +1038,93 @@ def test_load_mnist_reports_a_folder_it_may_not_look_into(
     assert f"Cannot look for MNIST files in {folder}" in message
     assert "Permission denied" in message
     assert "read access" in message
+
+
+def test_read_idx_reports_a_file_it_may_not_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Root may read any file, so answer as Python does for a chmod 000 one.
+    path = data.write_idx(tmp_path / "labels-idx1-ubyte", np.arange(5, dtype=np.uint8))
+
+    def refuse(self: Path) -> bytes:
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "read_bytes", refuse)
+
+    with pytest.raises(DatasetError) as raised:
+        data.read_idx(path)
+
+    message = str(raised.value)
+    assert f"{path} cannot be read (Permission denied)" in message
+    assert "download it afresh" in message
+
+
+def npz_bytes(**arrays: np.ndarray) -> bytes:
+    """Return the bytes of an .npz archive holding ``arrays``, pickles allowed."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def damaged_npz_contents() -> dict[str, tuple[bytes, str]]:
+    """Return cached mnist.npz contents that must be refused, with the reason."""
+    good = make_fake_mnist()
+    keras_keys = {
+        "x_train": good["train_images"],
+        "y_train": good["train_labels"],
+        "x_test": good["test_images"],
+        "y_test": good["test_labels"],
+    }
+    without_y_test = {key: keras_keys[key] for key in ("x_train", "y_train", "x_test")}
+    return {
+        "not-a-zip": (b"PK\x03\x04 but then nothing", "is not a readable .npz file"),
+        "missing-key": (npz_bytes(**without_y_test), "lacks the array y_test"),
+        "float-pixels": (
+            npz_bytes(**{**keras_keys, "x_train": good["train_images"] / 255.0}),
+            "holds x_train of dtype float64, expected uint8",
+        ),
+        "pickled-objects": (
+            npz_bytes(
+                **{**keras_keys, "y_test": np.array([{"run": "code"}], dtype=object)}
+            ),
+            "Object arrays cannot be loaded when allow_pickle=False",
+        ),
+    }
+
+
+@pytest.mark.parametrize("case", sorted(damaged_npz_contents()))
+def test_load_mnist_refuses_a_damaged_cached_npz_and_names_the_problem(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str
+) -> None:
+    content, reason = damaged_npz_contents()[case]
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "mnist.npz").write_bytes(content)
+    # Let the checksum pass, so the archive itself is what gets checked.
+    monkeypatch.setattr(data, "KERAS_NPZ_SHA256", hashlib.sha256(content).hexdigest())
+    monkeypatch.setattr(data, "SHIPPED_DATA_DIR", tmp_path / "no-shipped-copy")
+
+    with pytest.raises(DatasetError) as raised:
+        data.load_mnist(cache_dir=cache, download=False)
+
+    message = str(raised.value)
+    assert str(cache / "mnist.npz") in message
+    assert reason in message
+
+
+def test_load_mnist_prefers_the_shipped_copy_to_a_filled_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    shipped_arrays = make_fake_mnist(train_count=12)
+    cached_arrays = make_fake_mnist(train_count=20)
+    shipped = write_fake_mnist(tmp_path / "shipped", shipped_arrays)
+    cache = write_fake_mnist(tmp_path / "cache", cached_arrays)
+    monkeypatch.setattr(data, "SHIPPED_DATA_DIR", shipped)
+
+    with caplog.at_level(logging.INFO, logger="mnist_helpers.data"):
+        loaded = data.load_mnist(
+            cache_dir=cache, download=False, verify_checksums=False
+        )
+
+    assert_arrays_equal(loaded, shipped_arrays)
+    assert f"shipped copy in {shipped}" in caplog.text

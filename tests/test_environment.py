@@ -93,6 +93,30 @@ def test_legacy_keras_switch_turned_off_gives_no_warning(monkeypatch, value):
     assert report.warnings == []
 
 
+def test_keras_2_gives_a_warning_that_asks_for_keras_3(monkeypatch):
+    monkeypatch.setattr(keras, "__version__", "2.15.0")
+
+    report = check_environment()
+
+    keras_2_warnings = [w for w in report.warnings if "is Keras 2" in w]
+    assert report.ok is False
+    assert len(keras_2_warnings) == 1
+    assert "needs Keras 3" in keras_2_warnings[0]
+    assert "pip install -r requirements.txt" in keras_2_warnings[0]
+
+
+def test_other_keras_backend_gives_a_warning_naming_the_fix(monkeypatch):
+    monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
+
+    report = check_environment()
+
+    assert report.backend == "jax"
+    assert report.warnings == [
+        "Keras runs on the 'jax' backend; set KERAS_BACKEND=tensorflow before "
+        "starting Python, as the tutorial is tested on TensorFlow only."
+    ]
+
+
 def test_untested_tensorflow_version_gives_a_warning_with_the_fix(monkeypatch):
     monkeypatch.setitem(environment.SUPPORTED_VERSIONS, "tensorflow", ((2, 0), (2, 1)))
 
