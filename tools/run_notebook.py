@@ -17,9 +17,11 @@ import time
 from pathlib import Path
 
 import nbformat
+import zmq
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 from nbconvert import HTMLExporter
+from traitlets.config import Config
 
 ACCURACY_LINE = re.compile(r"^Test accuracy: \d+\.\d+%$", re.MULTILINE)
 
@@ -45,11 +47,18 @@ def main() -> int:
         print(f"error: no notebook at {arguments.notebook}", file=sys.stderr)
         return 2
     notebook = nbformat.read(arguments.notebook, as_version=4)
+    # Encrypt the kernel's local connection where pyzmq can: recent kernels warn
+    # on every start when it is plain TCP.
+    config = Config()
+    config.KernelManager.transport_encryption = (
+        "auto" if zmq.has("curve") else "disabled"
+    )
     client = NotebookClient(
         notebook,
         timeout=arguments.timeout,
         kernel_name="python3",
         resources={"metadata": {"path": str(arguments.notebook.parent)}},
+        config=config,
     )
     started = time.perf_counter()
     try:
