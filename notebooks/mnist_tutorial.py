@@ -33,8 +33,8 @@
 #
 # **Time and hardware:** the whole notebook runs on a laptop CPU, no GPU needed,
 # and without internet access (the dataset ships with the project). Top to
-# bottom it takes about a minute and a half on a 2-core CPU (80 s measured),
-# most of it training.
+# bottom it takes one to one and a half minutes on a 2-core CPU (60 to 80 s
+# measured), most of it training.
 #
 # The plumbing (reading files, drawing figures) lives in the small `mnist_helpers`
 # package next to this notebook; everything about the network itself is written
