@@ -1019,6 +1019,11 @@ def test_download_mnist_rejects_cache_folder_it_may_not_write_into(
     assert list(cache.iterdir()) == []
 
 
+def deny_permission(self: Path) -> None:
+    """Stand in for a Path method, failing as Python does on a chmod 000 path."""
+    raise PermissionError(13, "Permission denied", str(self))
+
+
 def test_load_mnist_reports_a_folder_it_may_not_look_into(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -1026,10 +1031,7 @@ def test_load_mnist_reports_a_folder_it_may_not_look_into(
     folder = tmp_path / "locked"
     folder.mkdir()
 
-    def refuse(self: Path) -> bool:
-        raise PermissionError(13, "Permission denied", str(self))
-
-    monkeypatch.setattr(Path, "is_file", refuse)
+    monkeypatch.setattr(Path, "is_file", deny_permission)
 
     with pytest.raises(DatasetError) as raised:
         data.load_mnist(folder)
@@ -1046,10 +1048,7 @@ def test_read_idx_reports_a_file_it_may_not_read(
     # Root may read any file, so answer as Python does for a chmod 000 one.
     path = data.write_idx(tmp_path / "labels-idx1-ubyte", np.arange(5, dtype=np.uint8))
 
-    def refuse(self: Path) -> bytes:
-        raise PermissionError(13, "Permission denied", str(self))
-
-    monkeypatch.setattr(Path, "read_bytes", refuse)
+    monkeypatch.setattr(Path, "read_bytes", deny_permission)
 
     with pytest.raises(DatasetError) as raised:
         data.read_idx(path)
